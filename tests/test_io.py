@@ -57,3 +57,8 @@ def test_weights_round_trip_with_their_config(tmp_path):
 def test_missing_weights_say_how_to_fix(tmp_path):
     with pytest.raises(InputError, match="dvc repro"):
         io.load_weights(tmp_path / "missing.safetensors")
+
+
+def test_written_artifacts_are_readable_by_others(tmp_path):
+    io.write_json(tmp_path / "m.json", {"a": 1})
+    assert (tmp_path / "m.json").stat().st_mode & 0o044 == 0o044

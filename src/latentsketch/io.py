@@ -22,6 +22,8 @@ from safetensors import safe_open
 from latentsketch.errors import InputError
 
 WEIGHTS_FORMAT_VERSION = "1"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 IMAGE_SIZE = 48
 
 
@@ -35,6 +37,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; artifacts are shared files
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -7,6 +7,7 @@ PREPARED = Path("data/prepared/drawings.parquet")
 PREPARE_SUMMARY = Path("metrics/prepare.json")
 EXEMPLARS_DIR = Path("data/exemplars")
 EXEMPLARS = EXEMPLARS_DIR / "exemplars.parquet"
+EXEMPLAR_GRID = EXEMPLARS_DIR / "test_exemplars.png"
 CRITICS_DIR = Path("models/critics")
 MODELS = Path("models")
 LOGS = Path("logs")
