@@ -15,6 +15,7 @@ class ModelStage:
     key: str  # the entry as written in params (also the folder and metrics name)
     spec: ModelSpec | None  # None for the pixel baseline and the human drawings
     dir: Path
+    model: str = ""  # the model argument as given: a grid entry, "pixel" or "human"
 
 
 def parse_model_stage(argv: list[str] | None, description: str) -> ModelStage:
@@ -27,7 +28,7 @@ def parse_model_stage(argv: list[str] | None, description: str) -> ModelStage:
     params = load_params(args.params)
     spec = None if args.model in (PIXEL, HUMAN) else parse_model_name(args.model)
     folder = Path(args.dir) if args.dir else Path("models") / args.model
-    return ModelStage(params=params, key=folder.name, spec=spec, dir=folder)
+    return ModelStage(params=params, key=folder.name, spec=spec, dir=folder, model=args.model)
 
 
 def parse_plain_stage(argv: list[str] | None, description: str) -> Params:
