@@ -25,12 +25,22 @@ DEFAULT_PARAMS = Path("params.yaml")
 class QuickDrawParams:
     """QuickDraw-FS builder knobs (SPEC §1); used when prepare.dataset is quickdraw."""
     format: Literal["raw", "simplified", "numpy_bitmap"] = "numpy_bitmap"
-    categories: list[str] = field(default_factory=list)  # empty: every file in source
-    max_drawings_per_category: int = 3000
+    # Empty: every file of the format in a mirror folder, or the 345 official
+    # categories when downloading.
+    categories: list[str] = field(default_factory=list)
+    max_drawings_per_category: int = 3000  # the first ones of each file
+    recognized_only: bool = True  # stroke formats: skip drawings the game did not guess
     line_width: float = 2.0  # pixels at 48×48, for stroke formats
+    margin: float = 2.0  # blank pixels kept around a rendered drawing
+    feature_sigma: float = 2.0  # Gaussian blur (pixels) of the clustering features
     clusters_per_category: int = 8
     n_per_class: int = 200
+    # Mean cosine similarity of a kept cluster's drawings to their centroid, in the
+    # clustering feature space; clusters below it are dropped.
     min_cohesion: float = 0.0
+    # At most this many categories, the most cohesive clusters spread over the
+    # source categories (every source's best before any second); 0: keep all.
+    max_categories: int = 0
     test_fraction: float = 115 / 665  # the paper's 550:115 category split
 
 
@@ -45,6 +55,7 @@ class PrepareParams:
     archives: list[str] = field(default_factory=lambda: ["images_background_small1.zip"])
     test_characters: int = 3  # character01..characterNN of each alphabet are test
     download_retries: int = 3
+    cache: str = "~/.cache/latentsketch"  # where downloaded files are kept
     quickdraw: QuickDrawParams = field(default_factory=QuickDrawParams)
 
 
@@ -59,27 +70,30 @@ class ExemplarParams:
 class CriticParams:
     """Recognizability (prototypical net) and originality (SimCLR) critics."""
     trunk: Literal["conv4", "resnet"] = "conv4"
+    channels: int = 32  # conv-4 width (paper scale: 64); the ResNet's first stage
     binarize_threshold: float = 0.3
-    proto_episodes: int = 2000
-    proto_ways: int = 60
+    proto_episodes: int = 100
+    proto_episodes_per_epoch: int = 20  # one log line and one checkpoint per block
+    proto_ways: int = 20
     proto_queries: int = 5
-    simclr_epochs: int = 20
-    simclr_batch_size: int = 256
+    simclr_epochs: int = 2
+    simclr_batch_size: int = 128
     simclr_temperature: float = 0.5
     lr: float = 1.0e-3
-    checkpoint_every: int = 200  # episodes between checkpoints of the proto critic
 
 
 @dataclass(frozen=True)
 class RaeParams:
     """Regularized autoencoder of the paper's Table 1 and its training."""
-    latent_dim: int = 64
-    epochs: int = 30
+    latent_dim: int = 64  # the paper: 64 on Omniglot, 128 on QuickDraw-FS
+    # CPU default: a few epochs at a 10× larger lr than the paper's 1e-4, so that
+    # one model trains in about a minute on 2 cores (paper: 300 / 200 epochs).
+    epochs: int = 6
     batch_size: int = 128
-    lr: float = 1.0e-4
+    lr: float = 1.0e-3
     weight_decay: float = 1.0e-5
     lr_step_epochs: int = 0  # 0: constant lr; the paper: 70 on Omniglot
-    lr_gamma: float = 0.25
+    lr_gamma: float = 0.25  # lr factor every lr_step_epochs (the paper: ÷4)
     vq_codebook_size: int = 512
     vq_subvector_dim: int = 4
     proto_projector_width: int = 128
@@ -95,35 +109,45 @@ class LdmParams:
     schedule: Literal["linear", "scaled_linear"] = "linear"
     beta_start: float = 1.5e-3
     beta_end: float = 1.95e-2
-    widths: list[int] = field(default_factory=lambda: [512, 256, 128])
-    time_dim: int = 128
+    # MLP U-Net widths, widest first (the paper's Table 2: 2048, 1024, 512, 256)
+    widths: list[int] = field(default_factory=lambda: [256, 128])
+    time_dim: int = 64
     attention: bool = False
-    cond_drop_prob: float = 0.1
-    epochs: int = 200
+    cond_drop_prob: float = 0.1  # classifier-free guidance: P(exemplar -> null)
+    epochs: int = 20  # CPU-sized, with a 10× larger lr (paper: 1000 epochs at 1e-4)
     batch_size: int = 128
-    lr: float = 1.0e-4
-    lr_step_epochs: int = 200
+    lr: float = 1.0e-3
+    lr_step_epochs: int = 15  # lr × lr_gamma every this many epochs (0: never)
     lr_gamma: float = 0.1
 
 
 @dataclass(frozen=True)
 class PixelParams:
     """Pixel-space baseline: a small conditional 2-D U-Net DDPM."""
-    channels: list[int] = field(default_factory=lambda: [32, 64, 128])
-    epochs: int = 20
+    channels: list[int] = field(default_factory=lambda: [8, 16, 32])  # per level, 48 px first
+    time_dim: int = 32
+    epochs: int = 6  # CPU-sized: a weak baseline; paper-scale files train far longer
     batch_size: int = 64
-    lr: float = 2.0e-4
+    lr: float = 2.0e-3
 
 
 @dataclass(frozen=True)
 class SampleParams:
     """How many variations each test exemplar gets, and with which sampler."""
     per_exemplar: int = 20
-    sampler: Literal["ddpm", "ddim"] = "ddpm"
+    # ddpm: the paper's ancestral chain over all T steps; ddim: ddim_steps of them
+    sampler: Literal["ddpm", "ddim"] = "ddim"
     ddim_steps: int = 50
-    guidance_scale: float = 1.0
+    # DDIM's η: 0 is deterministic; 1 is ancestral sampling on the shortened chain,
+    # whose samples matched DDPM-1000's spread here while η = 0 overshot under guidance
+    ddim_eta: float = 1.0
+    guidance_scale: float = 1.0  # γ of Eq. 8
     pixel_sampler: Literal["ddpm", "ddim"] = "ddim"
-    batch_size: int = 4096
+    pixel_ddim_steps: int = 20  # a pixel U-Net step costs ~100× a latent one on a CPU
+    batch_size: int = 4096  # latent chains run side by side (×2 with guidance)
+    # images per pass of a conv net (pixel chains, RAE decoding): on a CPU, batches
+    # past ~100 images spend more time faulting in fresh memory than computing
+    image_batch_size: int = 64
 
 
 @dataclass(frozen=True)
@@ -135,8 +159,10 @@ class ScoreParams:
 
 @dataclass(frozen=True)
 class StudyParams:
-    fit_degree: int = 2
+    """Fig. 2 fits, best model per regularizer, Fig. 3 sample grids (SPEC §5)."""
+    fit_degree: int = 2  # polynomial degree of originality(β), recognizability(β)
     grid_exemplars: int = 10  # exemplars shown in the sample grids (Fig. 3)
+    grid_samples: int = 8  # samples beside each exemplar in a per-family grid
 
 
 @dataclass(frozen=True)
@@ -145,15 +171,18 @@ class ImportanceParams:
     categories: int = 25
     variations: int = 10
     sampler: Literal["ddpm", "ddim"] = "ddim"
-    steps: int = 100
+    steps: int = 10  # DDIM steps; ddpm always runs all T
     exclude: list[str] = field(default_factory=lambda: ["vq"])
     weighting: Literal["score", "epsilon"] = "score"
     reference_maps: str = ""  # Parquet of human maps; empty: ink-frequency proxy
+    guidance_scale: float = 1.0  # γ of Eq. 8, as used for sampling
+    overlay_categories: int = 10  # columns of maps/overlays.png
 
 
 @dataclass(frozen=True)
 class StatsParams:
-    bootstrap: int = 1000
+    """Spearman ρ, Wilcoxon tests and human split-half consistency (SPEC §6)."""
+    bootstrap: int = 1000  # random participant splits for the human consistency
 
 
 @dataclass(frozen=True)
