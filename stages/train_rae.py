@@ -10,7 +10,6 @@ logs/rae/<key>.csv.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import asdict
 from pathlib import Path
@@ -20,12 +19,11 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from latentsketch import augment, paths, regularizers, training
+from latentsketch import paths
 from latentsketch.data.tables import Drawings, load_drawings, load_exemplars
 from latentsketch.errors import InputError
 from latentsketch.io import (images_to_tensor, save_figure, save_weights, tensor_to_images,
                              write_csv)
-from latentsketch.models import rae as rae_module
 from latentsketch.models.rae import (RAE, WEIGHTS_FILE, RaeConfig, initialize_codebook,
                                      training_loss)
 from latentsketch.regularizers import needs_exemplars
@@ -128,24 +126,11 @@ def train_rae(stage: ModelStage, runtime: Runtime, rae: RAE, train: Drawings,
 
     fingerprint = {"rae": asdict(p), "betas": stage.spec.betas, "seed": runtime.seed,
                    "precision": runtime.precision, "device": runtime.device.type,
-                   "n_train": len(pages), "n_classes": len(categories),
-                   "code": training_code_digest()}
+                   "n_train": len(pages), "n_classes": len(categories)}
     return fit(name=f"train_rae {stage.key}", epochs=p.epochs, run_epoch=run_epoch,
                checkpoint=paths.checkpoint("rae", stage.key), config=fingerprint,
                modules={"rae": rae}, optimizers={"adam": optimizer}, schedulers=schedulers,
                generators={"batches": generator})
-
-
-def training_code_digest() -> str:
-    """Hash of the code that defines this training. DVC reruns the stage when that
-    code changes; the digest keeps it from resuming a checkpoint of the old code."""
-    regularizer_files = sorted(Path(regularizers.__file__).parent.glob("*.py"))
-    sources = [Path(__file__), Path(rae_module.__file__), Path(augment.__file__),
-               Path(training.__file__), *regularizer_files]
-    digest = hashlib.sha256()
-    for source in sources:
-        digest.update(source.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:

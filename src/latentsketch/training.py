@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -26,9 +27,26 @@ CHECKPOINT_ROOT = Path("checkpoints")
 
 
 def fingerprint(config: dict[str, Any]) -> str:
-    """A short stable hash of a training configuration."""
+    """A short stable hash of a training configuration and of the code that runs it.
+
+    The code counts because DVC reruns a stage when its code changes: resuming a
+    checkpoint of the old code would then quietly hand back the old model.
+    """
     blob = json.dumps(config, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return hashlib.sha256(blob + _code_digest()).hexdigest()[:16]
+
+
+def _code_digest() -> bytes:
+    """Hash of the latentsketch package sources and of the running stage script."""
+    package = Path(__file__).resolve().parent
+    sources = sorted(package.rglob("*.py"))
+    script = getattr(sys.modules.get("__main__"), "__file__", None)
+    if script:
+        sources.append(Path(script))
+    digest = hashlib.sha256()
+    for source in sources:
+        digest.update(source.read_bytes())
+    return digest.digest()
 
 
 def _rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
