@@ -11,7 +11,7 @@ import logging
 
 from latentsketch import paths, study
 from latentsketch.data.tables import load_exemplars
-from latentsketch.grid import FOCUS_DIR
+from latentsketch.grid import FOCUS_DIR, parse_model_name
 from latentsketch.io import save_figure, write_csv, write_json
 from latentsketch.plots import drawing_grid, family_label, fig2_figure
 from latentsketch.runtime import run_stage, setup
@@ -35,7 +35,8 @@ def main(argv: list[str] | None) -> None:
     write_csv(paths.STUDY_DIR / "summary.csv", study.summary_table(table, best))
     write_csv(paths.STUDY_DIR / "fits.csv", study.fits_table(fits))
     write_json(paths.STUDY_DIR / "best.json", best)
-    write_json(paths.STUDY_METRICS, study.study_metrics(table))
+    write_json(paths.STUDY_METRICS,
+               study.study_metrics(table, parse_model_name(params.focus).name))
     write_csv(paths.FIG2_PLOT, study.fig2_rows(table))
     focus = FOCUS_DIR if FOCUS_DIR in set(table["key"]) else None
     save_figure(paths.STUDY_DIR / "fig2.png", fig2_figure(table, fits, best, focus))

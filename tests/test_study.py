@@ -150,3 +150,16 @@ def test_study_stage_writes_best_models_metrics_and_figures(tmp_path, monkeypatc
     assert list(fits["family"]) == ["proto"]
     for name in ("fig2.png", "samples.png", "samples_proto.png", "samples_none.png"):
         assert (tmp_path / "study" / name).stat().st_size > 1000
+
+
+def test_model_under_study_is_listed_as_focus_even_when_it_duplicates_a_grid_entry():
+    table = pd.DataFrame([
+        {"key": "proto-500", "model": "proto-500", "family": "proto", "beta": 500.0,
+         "originality": 3.2, "originality_norm": 0.1, "recognizability": 0.5,
+         "distance_to_human": 0.4},
+        {"key": "human", "model": "human", "family": "human", "beta": 0.0,
+         "originality": 3.4, "originality_norm": 0.3, "recognizability": 0.85,
+         "distance_to_human": 0.0}])
+    metrics = study.study_metrics(table, focus_model="proto-500")
+    assert metrics["models"]["focus"] == metrics["models"]["proto-500"]
+    assert "human" not in metrics["models"]

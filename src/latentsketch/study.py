@@ -212,8 +212,13 @@ def summary_table(table: pd.DataFrame, best: dict[str, str]) -> pd.DataFrame:
     return summary.sort_values(["family", "beta"]).reset_index(drop=True)
 
 
-def study_metrics(table: pd.DataFrame) -> dict:
-    """metrics/study.json: each model's three figures, and the human point."""
+def study_metrics(table: pd.DataFrame, focus_model: str | None = None) -> dict:
+    """metrics/study.json: each model's three figures, and the human point.
+
+    The model under study always appears as "focus", also when it duplicates a grid
+    entry (then with that entry's figures), so `dvc metrics diff` after
+    `dvc exp run -S beta=...` always shows it under the same name.
+    """
     def figures(row) -> dict:
         return {"originality": float(row["originality"]),
                 "originality_norm": float(row["originality_norm"]),
@@ -224,6 +229,10 @@ def study_metrics(table: pd.DataFrame) -> dict:
         models[row["key"]] = {"model": row["model"], "family": row["family"],
                               "beta": float(row["beta"]), **figures(row),
                               "distance_to_human": float(row["distance_to_human"])}
+    if focus_model and FOCUS_DIR not in models:
+        twins = [key for key, entry in models.items() if entry["model"] == focus_model]
+        if twins:
+            models[FOCUS_DIR] = dict(models[twins[0]])
     human = table.loc[table["key"] == HUMAN].iloc[0]
     return {"models": models, "human": figures(human)}
 
