@@ -25,13 +25,7 @@ TINY = CriticParams(channels=4, proto_episodes=6, proto_episodes_per_epoch=3, pr
                     proto_queries=2, simclr_epochs=2, simclr_batch_size=16)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks run faster on one thread, above all on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def runtime() -> Runtime:

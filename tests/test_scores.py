@@ -16,13 +16,7 @@ from latentsketch.scores import (binarize, distance_to_human, normalize_original
                                  score_drawings, task_queries)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks run faster on one thread, above all on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def pixels(images: torch.Tensor) -> torch.Tensor:
