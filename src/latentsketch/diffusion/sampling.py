@@ -85,7 +85,8 @@ def ddim_sample(denoiser: nn.Module, schedule: NoiseSchedule, cond: torch.Tensor
         variance = eta ** 2 * (1 - alpha_bar_next) / (1 - alpha_bar) * (
             1 - alpha_bar / alpha_bar_next)
         # z_{t'} = √ᾱ_{t'} ẑ_0 + √(1 − ᾱ_{t'} − σ²) ε̃ + σ noise (Song et al., Eq. 12)
-        direction = (1.0 - alpha_bar_next - variance).clamp(min=0).sqrt()  # rounding
+        # clamp: rounding can push the radicand a hair below zero
+        direction = (1.0 - alpha_bar_next - variance).clamp(min=0).sqrt()
         z = alpha_bar_next.sqrt() * z0 + direction * epsilon
         if eta > 0 and next_t is not None:
             z = z + variance.sqrt() * _noise_like(z, generator)
