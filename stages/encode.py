@@ -19,6 +19,7 @@ from latentsketch.data.tables import load_drawings, load_exemplars
 from latentsketch.errors import InputError
 from latentsketch.io import latents_to_column, write_json, write_parquet
 from latentsketch.models.rae import STATS_FILE, encode_images, load_rae
+from latentsketch.grid import HUMAN, PIXEL
 from latentsketch.runtime import run_stage, setup
 from latentsketch.stage import parse_model_stage
 
@@ -26,10 +27,8 @@ log = logging.getLogger("latentsketch")
 
 
 def main(argv: list[str] | None) -> None:
-    stage = parse_model_stage(argv, "Encode the drawings and exemplars with a trained RAE.")
-    if stage.spec is None:
-        raise InputError(f"encode: {stage.key!r} has no autoencoder; pass a grid entry "
-                         "such as 'none' or 'proto-500'.")
+    stage = parse_model_stage(argv, "Encode the drawings and exemplars with a trained RAE.",
+                              refuse=(PIXEL, HUMAN))
     runtime = setup(stage.params, f"encode {stage.key}")
     rae = load_rae(paths.rae_dir(stage.dir), runtime.device)
     generator = runtime.generator(offset=2)  # kl: the posterior samples

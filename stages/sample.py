@@ -42,10 +42,8 @@ GRID_SAMPLES = 8
 
 
 def main(argv: list[str] | None) -> None:
-    stage = parse_model_stage(argv, "Sample variations of the test exemplars.")
-    if stage.model == HUMAN:
-        raise InputError("sample: 'human' drawings are not sampled; pass a grid entry "
-                         "(none, proto-500, ...) or pixel.")
+    stage = parse_model_stage(argv, "Sample variations of the test exemplars.",
+                              refuse=(HUMAN,))
     runtime = setup(stage.params, f"sample {stage.key}")
     model = load_ldm(paths.ldm_dir(stage.dir), runtime.device)
     began = time.perf_counter()

@@ -24,7 +24,6 @@ from latentsketch.diffusion import LatentDiffusion, NoiseSchedule, save_ldm
 from latentsketch.diffusion.data import latent_training_pairs, pixel_training_pairs
 from latentsketch.diffusion.ldm import PIXEL_MEAN, PIXEL_STD
 from latentsketch.diffusion.train import train_denoiser
-from latentsketch.errors import InputError
 from latentsketch.grid import HUMAN, PIXEL
 from latentsketch.io import write_csv
 from latentsketch.models.denoiser import MLPUNet
@@ -37,10 +36,8 @@ log = logging.getLogger("latentsketch")
 
 
 def main(argv: list[str] | None) -> None:
-    stage = parse_model_stage(argv, "Train a latent diffusion model, or the pixel baseline.")
-    if stage.model == HUMAN:
-        raise InputError("train_ldm: 'human' has no model to train; pass a grid entry "
-                         "(none, proto-500, ...) or pixel.")
+    stage = parse_model_stage(argv, "Train a latent diffusion model, or the pixel baseline.",
+                              refuse=(HUMAN,))
     runtime = setup(stage.params, f"train_ldm {stage.key}")
     build = pixel_model if stage.model == PIXEL else latent_model
     model, variations, exemplars = build(stage, runtime.device)

@@ -27,6 +27,7 @@ from latentsketch.io import (images_to_tensor, save_figure, save_weights, tensor
 from latentsketch.models.rae import (RAE, WEIGHTS_FILE, RaeConfig, initialize_codebook,
                                      training_loss)
 from latentsketch.regularizers import needs_exemplars
+from latentsketch.grid import HUMAN, PIXEL
 from latentsketch.runtime import Runtime, run_stage, setup
 from latentsketch.stage import ModelStage, parse_model_stage
 from latentsketch.training import fit
@@ -38,10 +39,8 @@ RECONSTRUCTIONS_FILE = "reconstructions.png"
 
 
 def main(argv: list[str] | None) -> None:
-    stage = parse_model_stage(argv, "Train one regularized autoencoder (RAE).")
-    if stage.spec is None:
-        raise InputError(f"train_rae: {stage.key!r} has no autoencoder; pass a grid entry "
-                         "such as 'none' or 'proto-500'.")
+    stage = parse_model_stage(argv, "Train one regularized autoencoder (RAE).",
+                              refuse=(PIXEL, HUMAN))
     runtime = setup(stage.params, f"train_rae {stage.key}")
     drawings = load_drawings(paths.PREPARED)
     train = drawings.split("train")

@@ -1,7 +1,6 @@
 """Exemplars: the medoid of each category, in blurred or raw pixel space."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +8,7 @@ import pandas as pd
 import torch
 
 from latentsketch.config import ExemplarParams
+from test_data_omniglot import load_stage
 from latentsketch.data.exemplars import (batched_medoids, gaussian_blur, medoid_index,
                                          select_exemplars)
 from latentsketch.data.tables import (EXEMPLAR_COLUMNS, Drawings, load_drawings,
@@ -82,12 +82,6 @@ def test_exemplars_table_has_one_row_per_category_with_its_medoids_pixels():
     assert np.array_equal(pixels, second[2])
 
 
-def load_stage(name: str):
-    spec = importlib.util.spec_from_file_location(f"stage_{name}",
-                                                  ROOT / "stages" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_embedded_prepare_then_exemplars_writes_a_medoid_per_category(tmp_path,
